@@ -1,0 +1,1 @@
+"""Automation: schedules, sensors, backfills into staging with cutover."""

@@ -1,0 +1,1 @@
+"""Feast integration: the offline store over Delta Lake snapshots, feature repo helpers."""

@@ -1,0 +1,1 @@
+"""Ingestion: landing files -> validated, de-duplicated ``raw_events`` (+ dead letters), dimensions."""

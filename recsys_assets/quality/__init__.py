@@ -1,0 +1,1 @@
+"""Data quality: asset checks on every table (basic structural checks, GX suites, drift)."""

@@ -1,0 +1,1 @@
+"""Recommendations: candidates -> filtered, diversified per-user lists; "because you watched"."""

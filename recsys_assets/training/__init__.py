@@ -1,0 +1,1 @@
+"""Model training: the PyTorch two-tower retrieval model."""
