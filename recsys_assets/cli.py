@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import shutil
 import sys
 import time
@@ -227,5 +228,31 @@ def main(argv: list[str] | None = None) -> int:
     return args.func(args)
 
 
+def run() -> None:
+    """Console-script entry point: run the command, then leave without native teardown.
+
+    Arrow's and delta-rs's native thread pools can still hold a joinable worker
+    when the interpreter finalises, and libstdc++ then aborts a command that had
+    already finished its work ("terminate called without an active exception",
+    exit -6; apache/arrow#34314, delta-io/delta-rs#2184). Every write the
+    commands make is committed (Delta log, closed files) before they return, so
+    flushing our streams and exiting with ``os._exit`` loses nothing.
+    """
+    try:
+        code = main()
+    except SystemExit as exc:  # argparse errors and --help
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if exc.code is not None and not isinstance(exc.code, int):
+            print(exc.code, file=sys.stderr)
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(int(code or 0))
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
