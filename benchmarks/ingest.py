@@ -58,10 +58,16 @@ def simulate_into(cfg, landing_root: str) -> dict:
     queue = ctx.Queue()
     child = ctx.Process(target=_write_simulation, args=(cfg, landing_root, queue))
     child.start()
-    summary = queue.get()
+    import queue as queue_module
+
+    while True:
+        try:
+            summary = queue.get(timeout=5)
+            break
+        except queue_module.Empty:
+            if not child.is_alive():
+                raise RuntimeError(f"simulation failed (exit {child.exitcode})") from None
     child.join()
-    if child.exitcode:
-        raise RuntimeError(f"simulation failed (exit {child.exitcode})")
     return summary
 
 
