@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 
+import numpy as np
 import pytest
 
 from recsys_assets.features import transforms as T
@@ -163,6 +164,53 @@ def test_item_similarities_respect_window_and_min_support(spark):
     rows += [(5, 3, "play", 60.0, ts(D), D), (5, 4, "play", 60.0, ts(D), D)]  # one common user only
     out = T.item_similarities(T.positive_pairs(events_df(spark, rows)), T.days_frame(spark, [D]), window=30, min_co_count=2).collect()
     assert out == []
+
+
+def _reference_similarities(rows, day, window, top_k, min_co_count, max_items_per_user):
+    """Brute force in plain Python: the asset's definition, one as-of day."""
+    last = {}
+    for user, item, event_type, _, occurred_at, event_date in rows:
+        if event_type == "play" and day - dt.timedelta(days=window) < event_date <= day:
+            last[(user, item)] = max(last.get((user, item), occurred_at), occurred_at)
+    per_user = {}
+    for (user, item), at in last.items():
+        per_user.setdefault(user, []).append((at, item))
+    baskets = {u: {i for _, i in sorted(v, key=lambda p: (-p[0].timestamp(), p[1]))[:max_items_per_user]} for u, v in per_user.items()}
+    n = {}
+    co = {}
+    for basket in baskets.values():
+        for i in basket:
+            n[i] = n.get(i, 0) + 1
+            for j in basket:
+                if i != j:
+                    co[(i, j)] = co.get((i, j), 0) + 1
+    out = {}
+    for (i, j), c in co.items():
+        if c >= min_co_count:
+            score = float(np.float32(c / math.sqrt(n[i] * n[j])))  # scores are stored as float32
+            out.setdefault(i, []).append((-score, -c, j))
+    return {i: [(j, -c) for _, c, j in sorted(v)[:top_k]] for i, v in out.items()}
+
+
+def test_item_similarities_match_a_brute_force_reference(spark):
+    import random
+
+    rng = random.Random(7)
+    days = [D - dt.timedelta(days=k) for k in range(6)]
+    rows = []
+    for user in range(1, 41):
+        for _ in range(rng.randint(1, 12)):
+            day = rng.choice(days + [D - dt.timedelta(days=20)])
+            rows.append((user, rng.randint(1, 15), "play", 60.0, ts(day, rng.randint(0, 23), rng.randint(0, 59)), day))
+    params = dict(window=3, top_k=4, min_co_count=2, max_items_per_user=5)
+    out = T.item_similarities(T.positive_pairs(events_df(spark, rows)), T.days_frame(spark, days[:3]), **params).collect()
+    got = {}
+    for r in out:
+        got.setdefault(r["feature_date"], {})[r["item_id"]] = list(zip(r["similar_item_ids"], r["co_counts"]))
+    for day in days[:3]:
+        expected = _reference_similarities(rows, day, **params)
+        assert expected, "the random case should produce similarities"
+        assert got.get(day, {}) == expected
 
 
 def test_trending_by_region_with_min_support(spark):

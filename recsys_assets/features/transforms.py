@@ -409,13 +409,16 @@ def item_similarities(
     recent = Window.partitionBy("feature_date", "user_id").orderBy(F.col("last_at").desc(), F.col("item_id"))
     ui = w.withColumn("_r", F.row_number().over(recent)).where(F.col("_r") <= max_items_per_user).drop("_r", "last_at")
     n_users = ui.groupBy("feature_date", "item_id").agg(F.count(F.lit(1)).alias("item_users"))
+    # Co-occurrence is symmetric: expand and count each unordered pair once (half the
+    # quadratic self-join, the cost of this asset), then mirror the surviving pairs.
     a, b = ui.alias("a"), ui.alias("b")
-    co = (
-        a.join(b, (F.col("a.feature_date") == F.col("b.feature_date")) & (F.col("a.user_id") == F.col("b.user_id")) & (F.col("a.item_id") != F.col("b.item_id")))
+    half = (
+        a.join(b, (F.col("a.feature_date") == F.col("b.feature_date")) & (F.col("a.user_id") == F.col("b.user_id")) & (F.col("a.item_id") < F.col("b.item_id")))
         .groupBy(F.col("a.feature_date").alias("feature_date"), F.col("a.item_id").alias("item_id"), F.col("b.item_id").alias("other_id"))
         .agg(F.count(F.lit(1)).alias("co_count"))
         .where(F.col("co_count") >= min_co_count)
     )
+    co = half.unionByName(half.select("feature_date", F.col("other_id").alias("item_id"), F.col("item_id").alias("other_id"), "co_count"))
     ni = n_users.alias("ni")
     nj = n_users.select("feature_date", F.col("item_id").alias("other_id"), F.col("item_users").alias("other_users"))
     scored = co.join(ni, ["feature_date", "item_id"]).join(nj, ["feature_date", "other_id"]).withColumn(
