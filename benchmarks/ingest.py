@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import queue
 import shutil
 import tempfile
 from pathlib import Path
@@ -55,19 +56,19 @@ def simulate_into(cfg, landing_root: str) -> dict:
     import multiprocessing as mp
 
     ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    child = ctx.Process(target=_write_simulation, args=(cfg, landing_root, queue))
+    results = ctx.Queue()
+    child = ctx.Process(target=_write_simulation, args=(cfg, landing_root, results))
     child.start()
-    import queue as queue_module
-
     while True:
         try:
-            summary = queue.get(timeout=5)
+            summary = results.get(timeout=5)
             break
-        except queue_module.Empty:
+        except queue.Empty:
             if not child.is_alive():
                 raise RuntimeError(f"simulation failed (exit {child.exitcode})") from None
     child.join()
+    if child.exitcode:
+        raise RuntimeError(f"simulation failed (exit {child.exitcode})")
     return summary
 
 

@@ -241,9 +241,10 @@ def run() -> None:
     try:
         code = main()
     except SystemExit as exc:  # argparse errors and --help
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        if exc.code is not None and not isinstance(exc.code, int):
-            print(exc.code, file=sys.stderr)
+        code = exc.code
+        if code is not None and not isinstance(code, int):
+            print(code, file=sys.stderr)
+            code = 1
     except BaseException:
         import traceback
 
